@@ -1,0 +1,47 @@
+# fnpool developer commands. Every target installs what it needs, so a fresh machine works.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 9445
+
+.PHONY: venv run test test-fast lint proto wrapper bench cluster-build cluster-up cluster-down clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	touch $@
+
+## make run: the embedded default — `fnpool serve --local` over the example functions.
+run: $(STAMP)
+	$(MAKE) -C examples
+	@echo "fnpool: serving on $(HOST):$(PORT). Try, in another terminal:"
+	@echo "  $(VENV)/bin/fnpool eval example/set-label examples/manifests -- key=team value=blue"
+	$(VENV)/bin/fnpool serve --local --config examples/functions.yaml --host $(HOST) --port $(PORT)
+
+## make test: lint, type-check and the whole test suite (unit, integration, cluster e2e).
+test: $(STAMP) lint
+	$(MAKE) -C examples
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/ruff format --check operator tests
+	$(VENV)/bin/mypy
+
+## make proto: regenerate the committed gRPC stubs from the .proto (a test fails when stale).
+proto: $(STAMP)
+	$(PY) -m fnpool.proto.generate
+
+wrapper:
+	bash scripts/build-wrapper.sh
+
+bench: $(STAMP)
+	$(MAKE) -C examples
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""fnpool: a KRM function runner for Porch."""

@@ -1,0 +1,1 @@
+"""Command line: `fnpool serve --local`, `fnpool wrapper`, `fnpool eval`."""

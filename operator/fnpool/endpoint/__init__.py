@@ -1,0 +1,1 @@
+"""The gRPC endpoint: Porch's FunctionEvaluator service over an evaluator chain."""

@@ -1,0 +1,1 @@
+"""The in-pod wrapper: Porch's evaluator service in front of one function's own entrypoint."""

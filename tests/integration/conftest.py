@@ -1,0 +1,135 @@
+"""Fixtures that run the real `fnpool serve --local` on loopback and talk to it over gRPC."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+from fnpool.proto import evaluator_pb2, evaluator_pb2_grpc
+
+from tests.waiting import wait_for
+
+HERE = Path(__file__).resolve().parent
+FUNCTIONS_CONFIG = HERE / "functions.yaml"
+SERVING = re.compile(rb"serving on [\d.]+:(\d+)")
+
+
+@dataclass
+class ServerProcess:
+    """A running `fnpool serve --local` subprocess and where to reach it."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    piddir: Path
+    log: Path
+    started_pids: set[int] = field(default_factory=set)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def channel(self, max_message_size: int = 64 * 1024 * 1024) -> grpc.aio.Channel:
+        return grpc.aio.insecure_channel(
+            self.address,
+            options=[
+                ("grpc.max_send_message_length", max_message_size),
+                ("grpc.max_receive_message_length", max_message_size),
+            ],
+        )
+
+    def function_pids(self) -> dict[int, list[int]]:
+        """Pid files written by test functions: leader pid → all pids it recorded."""
+        result = {}
+        for path in self.piddir.iterdir():
+            pids = [int(p) for p in path.read_text().split()]
+            if pids:
+                result[int(path.name)] = pids
+        return result
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+
+def start_server(tmp: Path, *flags: str) -> ServerProcess:
+    """Start the real CLI on a free loopback port and wait until it says it is serving."""
+    piddir = tmp / "pids"
+    piddir.mkdir(parents=True, exist_ok=True)
+    log = tmp / "server.log"
+    env = {**os.environ, "FNPOOL_TEST_PIDDIR": str(piddir)}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fnpool.cli.main",
+                "serve",
+                "--local",
+                "--port",
+                "0",
+                "--config",
+                str(FUNCTIONS_CONFIG),
+                *flags,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+    def serving_port() -> int | None:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early:\n{log.read_text()}")
+        match = SERVING.search(log.read_bytes())
+        return int(match.group(1)) if match else None
+
+    port = wait_for(serving_port, 30, "the server to listen")
+    return ServerProcess(proc, port, piddir, log)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = start_server(
+        tmp_path_factory.mktemp("server"),
+        "--timeout",
+        "3",
+        "--max-concurrency",
+        "4",
+        "--max-queue-length",
+        "8",
+    )
+    yield srv
+    assert srv.stop() == 0, srv.log.read_text()
+
+
+def request(image: str, resource_list: bytes) -> evaluator_pb2.EvaluateFunctionRequest:
+    return evaluator_pb2.EvaluateFunctionRequest(image=image, resource_list=resource_list)
+
+
+def stub(channel: grpc.aio.Channel) -> evaluator_pb2_grpc.FunctionEvaluatorStub:
+    return evaluator_pb2_grpc.FunctionEvaluatorStub(channel)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
