@@ -45,7 +45,7 @@ class FunctionEvaluatorService:
         except Exception:
             log.exception("unexpected error evaluating %r", image)
             await context.abort(grpc.StatusCode.INTERNAL, f"internal error evaluating {image!r}")
-        log.info("evaluated", extra=_fields(image, grpc.StatusCode.OK, started))
+        log.debug("evaluated", extra=_fields(image, grpc.StatusCode.OK, started))
         response = evaluator_pb2.EvaluateFunctionResponse(
             resource_list=output.resource_list, log=output.log
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import FunctionFailed
@@ -36,6 +37,8 @@ class CommandRunner:
     def __init__(self, limits: RunLimits, env: dict[str, str] | None = None) -> None:
         self.limits = limits
         self.admission = AdmissionQueue(limits.concurrency, limits.queue_length)
+        # one thread per running function: admission already bounds how many run at once
+        self._executor = ThreadPoolExecutor(limits.concurrency, thread_name_prefix="function")
         self._env = env
 
     async def run(
@@ -49,6 +52,7 @@ class CommandRunner:
             result = await run_process(
                 argv,
                 resource_list,
+                executor=self._executor,
                 timeout=remaining,
                 output_limit=self.limits.output_limit,
                 env=self._env,
