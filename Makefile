@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(MAKE) -C examples
 	@echo "fnpool: serving on $(HOST):$(PORT). Try, in another terminal:"
-	@echo "  $(VENV)/bin/fnpool eval example/set-label examples/manifests -- key=team value=blue"
+	@echo "  $(VENV)/bin/fnpool eval example/set-label examples/manifests --endpoint $(HOST):$(PORT) -- team=blue"
 	$(VENV)/bin/fnpool serve --local --config examples/functions.yaml --host $(HOST) --port $(PORT)
 
 ## make test: lint, type-check and the whole test suite (unit, integration, cluster e2e).

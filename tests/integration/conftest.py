@@ -54,6 +54,12 @@ class ServerProcess:
                 result[int(path.name)] = pids
         return result
 
+    def new_function_pids(self, before: set[int]) -> list[int]:
+        """Every pid recorded by functions whose leader is not in `before`."""
+        return [
+            p for leader, pids in self.function_pids().items() if leader not in before for p in pids
+        ]
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -65,26 +71,13 @@ class ServerProcess:
         return self.proc.returncode
 
 
-def start_server(tmp: Path, *flags: str) -> ServerProcess:
-    """Start the real CLI on a free loopback port and wait until it says it is serving."""
-    piddir = tmp / "pids"
-    piddir.mkdir(parents=True, exist_ok=True)
-    log = tmp / "server.log"
-    env = {**os.environ, "FNPOOL_TEST_PIDDIR": str(piddir)}
+def launch_fnpool(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `fnpool ARGS` (which must listen on port 0) and wait until it says it is serving."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fnpool.cli.main",
-                "serve",
-                "--local",
-                "--port",
-                "0",
-                "--config",
-                str(FUNCTIONS_CONFIG),
-                *flags,
-            ],
+            [sys.executable, "-m", "fnpool.cli.main", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -92,11 +85,20 @@ def start_server(tmp: Path, *flags: str) -> ServerProcess:
 
     def serving_port() -> int | None:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited early:\n{log.read_text()}")
+            raise AssertionError(f"fnpool exited early:\n{log.read_text()}")
         match = SERVING.search(log.read_bytes())
         return int(match.group(1)) if match else None
 
-    port = wait_for(serving_port, 30, "the server to listen")
+    return proc, wait_for(serving_port, 30, "fnpool to listen")
+
+
+def start_server(tmp: Path, *flags: str) -> ServerProcess:
+    """`fnpool serve --local` over the test functions, on a free loopback port."""
+    piddir = tmp / "pids"
+    piddir.mkdir(parents=True, exist_ok=True)
+    log = tmp / "server.log"
+    args = ["serve", "--local", "--port", "0", "--config", str(FUNCTIONS_CONFIG), *flags]
+    proc, port = launch_fnpool(args, log, {**os.environ, "FNPOOL_TEST_PIDDIR": str(piddir)})
     return ServerProcess(proc, port, piddir, log)
 
 

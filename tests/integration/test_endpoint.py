@@ -139,7 +139,7 @@ async def test_timeout_kills_the_function_and_its_children(
         grpc.StatusCode.DEADLINE_EXCEEDED,
     )
     assert "did not finish within 3s" in details
-    pids = [p for leader, ps in server.function_pids().items() if leader not in before for p in ps]
+    pids = server.new_function_pids(before)
     assert len(pids) == 2  # the function and its grandchild
     await async_wait_for(lambda: not any(map(pid_alive, pids)), 5, "the function to be killed")
 
@@ -152,13 +152,9 @@ async def test_caller_deadline_is_honoured_and_kills_the_function(
         stub(channel).EvaluateFunction(request("test/spawn-sleep", RESOURCE_LIST), timeout=0.5),
         grpc.StatusCode.DEADLINE_EXCEEDED,
     )
-
-    def new_pids() -> list[int]:
-        return [
-            p for leader, ps in server.function_pids().items() if leader not in before for p in ps
-        ]
-
-    pids = await async_wait_for(new_pids, 5, "the function to start")
+    pids = await async_wait_for(
+        lambda: server.new_function_pids(before), 5, "the function to start"
+    )
     await async_wait_for(lambda: not any(map(pid_alive, pids)), 5, "the function to be killed")
 
 
@@ -167,13 +163,9 @@ async def test_client_cancellation_kills_the_function(
 ) -> None:
     before = set(server.function_pids())
     call = stub(channel).EvaluateFunction(request("test/spawn-sleep", RESOURCE_LIST))
-
-    def new_pids() -> list[int]:
-        return [
-            p for leader, ps in server.function_pids().items() if leader not in before for p in ps
-        ]
-
-    pids = await async_wait_for(new_pids, 5, "the function to start")
+    pids = await async_wait_for(
+        lambda: server.new_function_pids(before), 5, "the function to start"
+    )
     assert all(map(pid_alive, pids))
     call.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from .. import config
 from ..endpoint.server import ServerOptions
@@ -23,40 +24,56 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+# flag, type, default, help; each default can also come from FNPOOL_<FLAG> (argparse converts
+# string defaults with the flag's type, so a bad variable is reported like a bad flag)
+LIMIT_FLAGS: tuple[tuple[str, Callable[[str], object], object, str], ...] = (
+    (
+        "--max-request-body-size",
+        positive_int,
+        config.MAX_MESSAGE_SIZE,
+        "largest gRPC message accepted or sent, in bytes (%(default)s, as Porch)",
+    ),
+    (
+        "--max-concurrency",
+        positive_int,
+        config.MAX_CONCURRENCY,
+        "function processes running at once (%(default)s)",
+    ),
+    (
+        "--max-queue-length",
+        non_negative_int,
+        config.MAX_QUEUE_LENGTH,
+        "evaluations waiting for a slot before RESOURCE_EXHAUSTED (%(default)s)",
+    ),
+    (
+        "--timeout",
+        non_negative_float,
+        config.EVALUATION_TIMEOUT,
+        "seconds one evaluation may take, 0 for none (%(default)s)",
+    ),
+    (
+        "--shutdown-grace",
+        non_negative_float,
+        config.SHUTDOWN_GRACE,
+        "seconds in-flight evaluations get to finish after SIGTERM (%(default)s)",
+    ),
+)
+
+
 def add_server_flags(parser: argparse.ArgumentParser, *, host: str, port: int) -> None:
     env = config.env_default
     parser.add_argument("--host", default=env("host", host), help="address to bind (%(default)s)")
-    parser.add_argument("--port", type=int, default=int(env("port", str(port))))
-    parser.add_argument(
-        "--max-request-body-size",
-        type=positive_int,
-        default=int(env("max_request_body_size", str(config.MAX_MESSAGE_SIZE))),
-        help="largest gRPC message accepted or sent, in bytes (%(default)s, as Porch)",
-    )
-    parser.add_argument(
-        "--max-concurrency",
-        type=positive_int,
-        default=int(env("max_concurrency", str(config.MAX_CONCURRENCY))),
-        help="function processes running at once (%(default)s)",
-    )
-    parser.add_argument(
-        "--max-queue-length",
-        type=int,
-        default=int(env("max_queue_length", str(config.MAX_QUEUE_LENGTH))),
-        help="evaluations waiting for a slot before RESOURCE_EXHAUSTED (%(default)s)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=non_negative_float,
-        default=float(env("timeout", str(config.EVALUATION_TIMEOUT))),
-        help="seconds one evaluation may take, 0 for none (%(default)s)",
-    )
-    parser.add_argument(
-        "--shutdown-grace",
-        type=non_negative_float,
-        default=float(env("shutdown_grace", str(config.SHUTDOWN_GRACE))),
-        help="seconds in-flight evaluations get to finish after SIGTERM (%(default)s)",
-    )
+    parser.add_argument("--port", type=int, default=env("port", str(port)))
+    for flag, kind, default, text in LIMIT_FLAGS:
+        name = flag.removeprefix("--").replace("-", "_")
+        parser.add_argument(flag, type=kind, default=env(name, str(default)), help=text)
 
 
 def server_settings(
