@@ -23,13 +23,16 @@ run: $(STAMP)
 	$(VENV)/bin/fnpool serve --local --config examples/functions.yaml --host $(HOST) --port $(PORT)
 
 ## make test: lint, type-check and the whole test suite (unit, integration, cluster e2e).
+## Needs root: it installs the test cluster's Debian packages and runs a real cluster.
 test: $(STAMP) lint
 	$(MAKE) -C examples
+	bash scripts/build-wrapper.sh
+	$(MAKE) cluster-build
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check operator tests
-	$(VENV)/bin/ruff format --check operator tests
+	$(VENV)/bin/ruff check operator tests bench scripts
+	$(VENV)/bin/ruff format --check operator tests bench scripts
 	$(VENV)/bin/mypy
 
 ## make proto: regenerate the committed gRPC stubs from the .proto (a test fails when stale).
@@ -38,6 +41,17 @@ proto: $(STAMP)
 
 wrapper:
 	bash scripts/build-wrapper.sh
+
+## The local test cluster (tests/cluster/README.md): binaries and images cached by version.
+cluster-build: $(STAMP)
+	bash tests/cluster/setup-host.sh
+	$(PY) -m tests.cluster build
+
+cluster-up: cluster-build
+	$(PY) -m tests.cluster up
+
+cluster-down: $(STAMP)
+	$(PY) -m tests.cluster down
 
 bench: $(STAMP)
 	$(MAKE) -C examples

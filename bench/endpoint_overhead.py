@@ -114,6 +114,7 @@ def start_server(config: Path, concurrency: int) -> tuple[subprocess.Popen[bytes
     deadline = time.monotonic() + 30
     while not (match := SERVING.search(log.read_bytes())):
         if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
             raise SystemExit(f"server did not start:\n{log.read_text()}")
         time.sleep(0.05)
     return proc, int(match.group(1)), log

@@ -1,1 +1,3 @@
-"""Shared pytest setup."""
+"""Shared pytest setup: the cluster plugin (tests/cluster/plugin.py) provides `cluster`."""
+
+pytest_plugins = ["tests.cluster.plugin"]
