@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,8 +23,9 @@ import grpc
 from fnpool.krm import build_resource_list, config_map_function_config, dump_yaml
 from fnpool.proto import evaluator_pb2, evaluator_pb2_grpc
 
+from tests.launch import launch_fnpool
+
 ROOT = Path(__file__).resolve().parents[1]
-SERVING = re.compile(rb"serving on [\d.]+:(\d+)")
 MAX_MESSAGE = 6 * 1024 * 1024
 FUNCTIONS = {
     "identity (/bin/cat)": ("bench/identity", ["/bin/cat"]),
@@ -89,35 +88,10 @@ def merge(samples: list[Sample]) -> Sample:
     return Sample([x for s in samples for x in s.latencies], sum(s.wall for s in samples))
 
 
-def start_server(config: Path, concurrency: int) -> tuple[subprocess.Popen[bytes], int, Path]:
-    log = Path(tempfile.mkstemp(prefix="fnpool-bench-", suffix=".log")[1])
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fnpool.cli.main",
-                "serve",
-                "--local",
-                "--port",
-                "0",
-                "--config",
-                str(config),
-                "--max-concurrency",
-                str(concurrency),
-                "--max-queue-length",
-                "64",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while not (match := SERVING.search(log.read_bytes())):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(f"server did not start:\n{log.read_text()}")
-        time.sleep(0.05)
-    return proc, int(match.group(1)), log
+def start_server(config: Path, concurrency: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    args = ["serve", "--local", "--port", "0", "--config", str(config)]
+    args += ["--max-concurrency", str(concurrency), "--max-queue-length", "64"]
+    return launch_fnpool(args, log)
 
 
 def main(argv: list[str]) -> int:
@@ -133,13 +107,12 @@ def main(argv: list[str]) -> int:
                 f"  - images: [{img}]\n    command: {cmd}\n" for img, cmd in FUNCTIONS.values()
             )
         )
-        proc, port, log = start_server(config, 8)
+        proc, port = start_server(config, 8, Path(tmp) / "server.log")
         try:
             return run_all(port, scale)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-            log.unlink()
 
 
 def run_all(port: int, scale: float) -> int:

@@ -11,6 +11,7 @@ import os
 ENDPOINT_PORT = 9445  # Porch's function-runner port
 WRAPPER_PORT = 9446  # Porch's wrapper-server port
 MAX_MESSAGE_SIZE = 6 * 1024 * 1024  # Porch's --max-request-body-size on both hops
+MIN_MESSAGE_SIZE = 64 * 1024  # below this, framing would eat the functions' output budget
 MAX_CONCURRENCY = os.cpu_count() or 1
 MAX_QUEUE_LENGTH = 64
 EVALUATION_TIMEOUT = 300.0  # seconds; Porch has none, a hung function then hangs the caller

@@ -94,10 +94,3 @@ def _summarize_result(result: Mapping[str, Any]) -> str:
     severity = f"[{result.get('severity') or 'error'}]"
     message = str(result.get("message", ""))
     return f"{severity} {' '.join(where)}: {message}" if where else f"{severity} {message}"
-
-
-def has_error_results(resource_list: Mapping[str, Any]) -> bool:
-    results = resource_list.get("results")
-    return isinstance(results, list) and any(
-        isinstance(r, dict) and r.get("severity", "error") == "error" for r in results
-    )

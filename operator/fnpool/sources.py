@@ -47,24 +47,45 @@ def read_source(source: Path) -> list[dict[str, Any]]:
 
 
 def write_back(source: Path, items: list[dict[str, Any]]) -> None:
-    """Write `items` into the files their path annotations name; delete files left empty."""
-    base = source if source.is_dir() else source.parent
-    by_file: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    """Write `items` into the files their path annotations name; delete files left empty.
+
+    Every target is checked before anything is written or deleted, so a function that returns
+    a bad path annotation cannot leave the package half-written.
+    """
+    base = (source if source.is_dir() else source.parent).resolve()
+    by_file: dict[Path, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     for item in items:
-        annotations = item.get("metadata", {}).get("annotations", {})
-        relative = annotations.get(PATH_ANNOTATION) or "resources.yaml"
-        by_file[relative].append((int(annotations.get(INDEX_ANNOTATION, 0)), item))
-        for key in _ANNOTATIONS:
-            annotations.pop(key, None)
-        if not annotations and "annotations" in item.get("metadata", {}):
-            del item["metadata"]["annotations"]
-    for path in _files(source):
-        if str(path.relative_to(base)) not in by_file:
-            path.unlink()
-    for relative, indexed in by_file.items():
-        target = (base / relative).resolve()
-        if base.resolve() not in target.parents:
-            raise ValueError(f"refusing to write outside {base}: {relative}")
+        metadata = item.get("metadata") or {}
+        annotations = metadata.get("annotations") or {}
+        target = (base / str(annotations.get(PATH_ANNOTATION) or "resources.yaml")).resolve()
+        if base not in target.parents:
+            raise ValueError(f"refusing to write outside {base}: {target}")
+        try:
+            index = int(annotations.get(INDEX_ANNOTATION, 0))
+        except ValueError:
+            raise ValueError(f"{target}: bad {INDEX_ANNOTATION} annotation") from None
+        by_file[target].append((index, item))
+    for target, indexed in by_file.items():
         target.parent.mkdir(parents=True, exist_ok=True)
-        documents = [dump_yaml(item) for _, item in sorted(indexed, key=lambda pair: pair[0])]
-        target.write_text("---\n".join(documents))
+        documents = [_without_annotations(item) for _, item in sorted(indexed, key=_index)]
+        target.write_text("---\n".join(dump_yaml(document) for document in documents))
+    for path in _files(source):
+        if path.resolve() not in by_file:
+            path.unlink()
+
+
+def _index(pair: tuple[int, dict[str, Any]]) -> int:
+    return pair[0]
+
+
+def _without_annotations(item: dict[str, Any]) -> dict[str, Any]:
+    """`item` without the path/index annotations that only travel inside the ResourceList."""
+    metadata = dict(item.get("metadata") or {})
+    annotations = {
+        k: v for k, v in (metadata.get("annotations") or {}).items() if k not in _ANNOTATIONS
+    }
+    if annotations:
+        metadata["annotations"] = annotations
+    else:
+        metadata.pop("annotations", None)
+    return {**item, "metadata": metadata}

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +13,10 @@ import grpc
 import pytest
 from fnpool.proto import evaluator_pb2, evaluator_pb2_grpc
 
-from tests.waiting import wait_for
+from tests.launch import launch_fnpool
 
 HERE = Path(__file__).resolve().parent
 FUNCTIONS_CONFIG = HERE / "functions.yaml"
-SERVING = re.compile(rb"serving on [\d.]+:(\d+)")
 
 
 @dataclass
@@ -54,6 +51,18 @@ class ServerProcess:
                 result[int(path.name)] = pids
         return result
 
+    def open_gate(self) -> None:
+        """Let every `test/gated` function (waiting or yet to come) finish."""
+        (self.piddir.parent / "gate").touch()
+
+    def gated_intervals(self) -> list[tuple[float, float]]:
+        """(start, end) of every `test/gated` function that has finished."""
+        times = self.piddir.parent / "times"
+        return [
+            (float(start), float(end))
+            for start, end in (path.read_text().split() for path in times.iterdir())
+        ]
+
     def new_function_pids(self, before: set[int]) -> list[int]:
         """Every pid recorded by functions whose leader is not in `before`."""
         return [
@@ -71,31 +80,11 @@ class ServerProcess:
         return self.proc.returncode
 
 
-def launch_fnpool(
-    args: list[str], log: Path, env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[bytes], int]:
-    """Start `fnpool ARGS` (which must listen on port 0) and wait until it says it is serving."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "fnpool.cli.main", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-    def serving_port() -> int | None:
-        if proc.poll() is not None:
-            raise AssertionError(f"fnpool exited early:\n{log.read_text()}")
-        match = SERVING.search(log.read_bytes())
-        return int(match.group(1)) if match else None
-
-    return proc, wait_for(serving_port, 30, "fnpool to listen")
-
-
 def start_server(tmp: Path, *flags: str) -> ServerProcess:
     """`fnpool serve --local` over the test functions, on a free loopback port."""
     piddir = tmp / "pids"
     piddir.mkdir(parents=True, exist_ok=True)
+    (tmp / "times").mkdir(exist_ok=True)
     log = tmp / "server.log"
     args = ["serve", "--local", "--port", "0", "--config", str(FUNCTIONS_CONFIG), *flags]
     proc, port = launch_fnpool(args, log, {**os.environ, "FNPOOL_TEST_PIDDIR": str(piddir)})

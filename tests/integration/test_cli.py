@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fnpool.krm import load_yaml, load_yaml_documents
 
 from .conftest import ServerProcess
@@ -92,6 +93,29 @@ def test_errors_are_one_readable_line(tmp_path: Path) -> None:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, (args, result.stderr)
         assert message in lines[0], (args, result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--log-level", "bogus", "serve", "--local"), "invalid choice: 'BOGUS'"),
+        (("serve", "--local", "--max-request-body-size", "100"), "must be at least 65536"),
+        (("serve", "--local", "--timeout", "-1"), "must be >= 0"),
+    ],
+)
+def test_bad_flags_get_usage_and_the_reason(args: tuple[str, ...], message: str) -> None:
+    result = fnpool(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
+
+
+def test_eval_rejects_stdin_that_is_not_resources() -> None:
+    result = fnpool("eval", "example/identity", "-", stdin=b"- a\n- b\n")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "fnpool eval: error: stdin: every YAML document must be a mapping (a resource)"
+    )
 
 
 def test_serve_requires_local_mode() -> None:

@@ -6,6 +6,9 @@ After each test the module's server must still answer a good request: bad input 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -81,6 +84,18 @@ async def test_failure_without_resource_list_quotes_exit_code_and_stderr(
     )
     assert "exit code 3" in details
     assert "no ResourceList here" in details
+
+
+async def test_long_multiline_stderr_reaches_the_client_cut_to_its_tail(
+    channel: grpc.aio.Channel,
+) -> None:
+    details = await expect_status(
+        stub(channel).EvaluateFunction(request("test/noisy-failure", RESOURCE_LIST)),
+        grpc.StatusCode.INTERNAL,
+    )
+    assert "exit code 1" in details
+    assert details.endswith("line 2000: é%")
+    assert "line 1: é%" not in details
 
 
 async def test_unknown_image_is_not_found(channel: grpc.aio.Channel) -> None:
@@ -171,6 +186,34 @@ async def test_client_cancellation_kills_the_function(
     with pytest.raises(asyncio.CancelledError):
         await call
     await async_wait_for(lambda: not any(map(pid_alive, pids)), 5, "the function to be killed")
+
+
+async def test_children_left_behind_are_killed_when_the_function_exits(
+    channel: grpc.aio.Channel, server: ServerProcess
+) -> None:
+    before = set(server.function_pids())
+    response = await stub(channel).EvaluateFunction(
+        request("test/leave-behind", RESOURCE_LIST), timeout=10
+    )
+    assert response.resource_list == RESOURCE_LIST
+    pids = server.new_function_pids(before)
+    assert len(pids) == 2
+    await async_wait_for(lambda: not any(map(pid_alive, pids)), 5, "the children to be killed")
+
+
+async def test_escaped_child_holding_stdout_does_not_hold_the_evaluation(
+    channel: grpc.aio.Channel, server: ServerProcess
+) -> None:
+    escaped = server.piddir.parent / "escaped"
+    try:
+        started = time.monotonic()
+        response = await stub(channel).EvaluateFunction(
+            request("test/leave-behind-escape", RESOURCE_LIST), timeout=10
+        )
+        assert response.resource_list == RESOURCE_LIST
+        assert time.monotonic() - started < 2.5  # the 1 s drain grace, not the 3 s time-out
+    finally:
+        os.kill(int(escaped.read_text()), signal.SIGKILL)
 
 
 async def test_health_and_reflection(channel: grpc.aio.Channel) -> None:

@@ -7,7 +7,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from .conftest import launch_fnpool, request, stub
+from tests.launch import launch_fnpool
+
+from .conftest import request, stub
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RL = b"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: [{kind: A}]\n"

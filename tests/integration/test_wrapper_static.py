@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import struct
@@ -36,12 +35,12 @@ import pytest
 from fnpool.proto import evaluator_pb2, evaluator_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.launch import SERVING
 from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "scripts" / "build-wrapper.sh"
 WRAPPER = REPO / "dist" / "fnpool-wrapper"
-SERVING = re.compile(rb"serving on [\d.]+:(\d+)")
 NONROOT = 65532
 RL = b"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: [{kind: A}]\n"
 

@@ -32,8 +32,8 @@ def test_relative_commands_resolve_against_the_file(tmp_path: Path) -> None:
     assert config.default_image_prefix == "ghcr.io/org/"
     assert table == {
         "a/fn:v1": [str(program), "--flag"],
-        "fn:v1": [str(program), "--flag"],
-        "cat": ["cat"],
+        "ghcr.io/org/fn:v1": [str(program), "--flag"],
+        "ghcr.io/org/cat": ["cat"],
     }
     evaluator = ExecutableEvaluator(table, CommandRunner(LIMITS), config.default_image_prefix)
     assert evaluator.command_for("ghcr.io/org/fn:v1") == [str(program), "--flag"]
@@ -72,6 +72,26 @@ def test_relative_commands_resolve_against_the_file(tmp_path: Path) -> None:
 def test_errors_name_the_file_and_the_entry(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError, match=rf"^{path}: .*{message}"):
+        load_executable_config(path)
+
+
+def test_a_bare_name_and_its_qualified_form_are_duplicates(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "defaultImagePrefix: ghcr.io/org/\n"
+        "functions: [{images: [fn:v1], command: [x]}, {images: [ghcr.io/org/fn:v1], command: [y]}]",
+    )
+    with pytest.raises(
+        ConfigError, match=r"functions\[1\]\.images: 'ghcr.io/org/fn:v1' is already"
+    ):
+        load_executable_config(path)
+    path.write_text(
+        "defaultImagePrefix: ghcr.io/org/\n"
+        "functions: [{images: [ghcr.io/org/fn:v1], command: [x]}, {images: [fn:v1], command: [y]}]"
+    )
+    with pytest.raises(
+        ConfigError, match=r"'fn:v1' is already configured \(as 'ghcr.io/org/fn:v1'\)"
+    ):
         load_executable_config(path)
 
 

@@ -6,7 +6,6 @@ from fnpool.krm import (
     build_resource_list,
     config_map_function_config,
     dump_yaml,
-    has_error_results,
     parse_resource_list,
     summarize_results,
 )
@@ -43,9 +42,3 @@ def test_summarize_results_names_resource_field_and_severity() -> None:
         "[error] v1/ConfigMap/x data.k: bad value\n[info] just so you know"
     )
     assert summarize_results(None) == ""
-
-
-def test_has_error_results_defaults_missing_severity_to_error() -> None:
-    assert has_error_results({"results": [{"message": "m"}]})
-    assert not has_error_results({"results": [{"message": "m", "severity": "warning"}]})
-    assert not has_error_results({})

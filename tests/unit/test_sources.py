@@ -29,10 +29,15 @@ def test_read_annotates_and_write_back_restores(tmp_path: Path) -> None:
     assert not (tmp_path / "sub" / "c.yml").exists()
 
 
-def test_write_back_refuses_paths_outside_the_source(tmp_path: Path) -> None:
+def test_write_back_refuses_paths_outside_the_source_before_touching_anything(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "kept.yaml").write_text("kind: Kept\n")
     item = {"kind": "A", "metadata": {"annotations": {PATH_ANNOTATION: "../escape.yaml"}}}
     with pytest.raises(ValueError, match="outside"):
         write_back(tmp_path, [item])
+    assert (tmp_path / "kept.yaml").read_text() == "kind: Kept\n"
+    assert not (tmp_path.parent / "escape.yaml").exists()
 
 
 def test_missing_source_is_reported(tmp_path: Path) -> None:

@@ -74,6 +74,8 @@ def _request_resource_list(args: argparse.Namespace) -> bytes:
     function_config = _function_config(args)
     if args.source == "-":
         documents = load_yaml_documents(sys.stdin.buffer.read())
+        if not all(isinstance(document, dict) for document in documents):
+            raise ValueError("stdin: every YAML document must be a mapping (a resource)")
         if len(documents) == 1 and documents[0].get("kind") == "ResourceList":
             resource_list = documents[0]
             if function_config is not None:

@@ -21,7 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fnpool", description="KRM function runner for Porch (Porch-compatible gRPC)."
     )
     parser.add_argument(
-        "--log-level", default=config.env_default("log_level", config.LOG_LEVEL), help="%(default)s"
+        "--log-level",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        default=config.env_default("log_level", config.LOG_LEVEL),
     )
     parser.add_argument(
         "--log-format",

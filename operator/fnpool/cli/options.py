@@ -17,6 +17,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def message_size(text: str) -> int:
+    value = int(text)
+    if value < config.MIN_MESSAGE_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {config.MIN_MESSAGE_SIZE} bytes, got {text}"
+        )
+    return value
+
+
 def non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -36,7 +45,7 @@ def non_negative_int(text: str) -> int:
 LIMIT_FLAGS: tuple[tuple[str, Callable[[str], object], object, str], ...] = (
     (
         "--max-request-body-size",
-        positive_int,
+        message_size,
         config.MAX_MESSAGE_SIZE,
         "largest gRPC message accepted or sent, in bytes (%(default)s, as Porch)",
     ),

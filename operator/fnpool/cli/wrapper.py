@@ -17,7 +17,8 @@ def add_parser(commands: Any, name: str) -> None:
         description=__doc__,
         usage="fnpool wrapper [options] -- ENTRYPOINT [ARG...]",
     )
-    add_server_flags(parser, host="0.0.0.0", port=config.WRAPPER_PORT)
+    # loopback by default; the pod spec passes --host 0.0.0.0 (or FNPOOL_HOST) explicitly
+    add_server_flags(parser, host="127.0.0.1", port=config.WRAPPER_PORT)
 
 
 def run(args: argparse.Namespace) -> int:

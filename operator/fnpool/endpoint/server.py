@@ -11,20 +11,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .. import config
 from ..evaluators import Evaluator
 from .servicer import SERVICE_NAME, FunctionEvaluatorService
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_MESSAGE_SIZE = 6 * 1024 * 1024  # Porch's default on both hops
 
 
 @dataclass(frozen=True)
 class ServerOptions:
     host: str
     port: int
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
-    shutdown_grace: float = 25.0
+    max_message_size: int = config.MAX_MESSAGE_SIZE
+    shutdown_grace: float = config.SHUTDOWN_GRACE
     check_image: bool = True
 
 
@@ -59,9 +58,6 @@ class EvaluatorServer:
         """Refuse new calls at once; let in-flight evaluations finish within the grace period."""
         await self._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.stop(self.options.shutdown_grace)
-
-    async def wait_for_termination(self) -> None:
-        await self._server.wait_for_termination()
 
     async def _set_status(self, status: int) -> None:
         for name in ("", SERVICE_NAME):

@@ -6,6 +6,7 @@ fixed entrypoint), so both answer exactly the same way.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Sequence
@@ -18,9 +19,10 @@ from .admission import AdmissionQueue
 from .base import FunctionOutput
 from .process import ProcessOutput, run_process
 
-# gRPC carries the status message in a trailer; clients refuse trailers beyond a few KiB, so
-# the stderr and results quoted in an error message are cut to their most useful part.
-MESSAGE_PART_LIMIT = 4096
+# gRPC carries the status message percent-encoded in a trailer, and clients refuse metadata
+# beyond 8 KiB; the stderr and results quoted in an error message are each cut to their last
+# part that encodes into this many bytes.
+MESSAGE_PART_LIMIT = 3000
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class RunLimits:
 
 
 class CommandRunner:
+    """Runs commands within `limits`; one per evaluator, so its limits are that evaluator's."""
+
     def __init__(self, limits: RunLimits, env: dict[str, str] | None = None) -> None:
         self.limits = limits
         self.admission = AdmissionQueue(limits.concurrency, limits.queue_length)
@@ -57,7 +61,10 @@ class CommandRunner:
                 output_limit=self.limits.output_limit,
                 env=self._env,
             )
-        return interpret(image, result)
+        if result.exit_code == 0:
+            return FunctionOutput(result.stdout, result.stderr)
+        # parsing up to a message's worth of YAML must not stall the event loop
+        raise await asyncio.to_thread(failure, image, result)
 
 
 def _min_timeout(a: float | None, b: float | None) -> float | None:
@@ -65,20 +72,18 @@ def _min_timeout(a: float | None, b: float | None) -> float | None:
     return min(present) if present else None
 
 
-def interpret(image: str, result: ProcessOutput) -> FunctionOutput:
-    """Exit 0 is success whatever the results say; non-zero is INTERNAL quoting results + stderr."""
-    if result.exit_code == 0:
-        return FunctionOutput(result.stdout, result.stderr)
+def failure(image: str, result: ProcessOutput) -> FunctionFailed:
+    """The INTERNAL error for a non-zero exit, quoting results and stderr as Porch's wrapper."""
     stderr = _tail(result.stderr.decode("utf-8", "replace"))
     try:
         results = parse_resource_list(result.stdout).get("results")
     except ResourceListError:
-        raise FunctionFailed(
+        return FunctionFailed(
             f"failed to evaluate function {_quote(image)}: exit code {result.exit_code}, "
             f"no ResourceList on stdout, stderr: {stderr}"
-        ) from None
+        )
     summary = _tail(summarize_results(results)) or "none"
-    raise FunctionFailed(
+    return FunctionFailed(
         f"failed to evaluate function {_quote(image)} with structured results: {summary} "
         f"and stderr: {stderr}"
     )
@@ -89,8 +94,17 @@ def _quote(image: str) -> str:
     return json.dumps(image)
 
 
+def _encoded_size(char: str) -> int:
+    """Bytes `char` takes in a grpc-message trailer (printable ASCII but % is sent as is)."""
+    return 1 if " " <= char <= "~" and char != "%" else 3 * len(char.encode())
+
+
 def _tail(text: str) -> str:
+    """The end of `text` that fits MESSAGE_PART_LIMIT encoded bytes, marked when cut."""
     text = text.strip()
-    if len(text) <= MESSAGE_PART_LIMIT:
-        return text
-    return "…" + text[-MESSAGE_PART_LIMIT:]
+    budget = MESSAGE_PART_LIMIT
+    for start in range(len(text) - 1, -1, -1):
+        budget -= _encoded_size(text[start])
+        if budget < 0:
+            return "..." + text[start + 1 :]
+    return text

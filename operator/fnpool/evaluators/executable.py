@@ -11,6 +11,8 @@ from .command import CommandRunner
 
 
 class ExecutableEvaluator:
+    """Answers the images of its command table, whose keys are qualified with the prefix."""
+
     def __init__(
         self,
         commands: Mapping[str, Sequence[str]],
@@ -18,17 +20,11 @@ class ExecutableEvaluator:
         default_image_prefix: str = "",
     ) -> None:
         self._prefix = default_image_prefix
-        self._commands = {
-            qualify(image, self._prefix): list(cmd) for image, cmd in commands.items()
-        }
+        self._commands = {image: list(command) for image, command in commands.items()}
         self._runner = runner
 
-    @property
-    def images(self) -> list[str]:
-        return sorted(self._commands)
-
     def command_for(self, image: str) -> list[str]:
-        command = self._commands.get(image) or self._commands.get(qualify(image, self._prefix))
+        command = self._commands.get(qualify(image, self._prefix))
         if command is None:
             raise FunctionNotFound(
                 f"function image {image!r} is not configured for local execution"

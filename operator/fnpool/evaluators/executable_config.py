@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InvalidRequest
-from ..images import parse_image
+from ..images import parse_image, qualify
 from ..krm import load_yaml
 
 
@@ -80,6 +80,7 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _command_table(path: Path, config: ExecutableConfig) -> dict[str, list[str]]:
+    """Image (qualified with the default prefix) → absolute command; duplicates are errors."""
     table: dict[str, list[str]] = {}
     for index, entry in enumerate(config.functions):
         program = path.parent / entry.command[0] if "/" in entry.command[0] else None
@@ -91,9 +92,11 @@ def _command_table(path: Path, config: ExecutableConfig) -> dict[str, list[str]]
                 )
         command = [str(program) if program else entry.command[0], *entry.command[1:]]
         for image in entry.images:
-            if image in table:
+            qualified = qualify(image, config.default_image_prefix)
+            if qualified in table:
                 raise ConfigError(
                     f"{path}: functions[{index}].images: {image!r} is already configured"
+                    + (f" (as {qualified!r})" if qualified != image else "")
                 )
-            table[image] = command
+            table[qualified] = command
     return table

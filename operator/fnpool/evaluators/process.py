@@ -7,7 +7,10 @@ cancellation.
 
 Each process gets its own session so that a time-out, a cancelled call or an output overflow
 kills the function *and everything it started*, and so that a signal to the server (SIGTERM
-for a graceful stop) does not reach functions that are still evaluating.
+for a graceful stop) does not reach functions that are still evaluating. The group is killed
+only while the leader is still unreaped, so its id cannot have been recycled for another
+process; once the leader has exited, the thread stops waiting for the pipes after a short
+grace, so a descendant that escaped the group (`setsid`) cannot hold a slot forever.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import selectors
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -26,6 +30,8 @@ from dataclasses import dataclass
 from ..errors import DeadlineExceeded, EvaluationError, ResourceExhausted
 
 READ_CHUNK = 1 << 16
+POLL_INTERVAL = 0.05  # seconds between checks that the leader is still alive
+DRAIN_GRACE = 1.0  # seconds to keep reading after the leader exited
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +41,18 @@ class ProcessOutput:
     stderr: bytes
 
 
-def kill_process_group(pid: int) -> None:
+class _KilledBeforeStart(Exception):
+    """The evaluation was abandoned before its process was started."""
+
+
+def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def _has_exited(pid: int) -> bool:
+    """True once `pid` has exited, without reaping it (so its group id stays ours)."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
 class _FunctionRun:
@@ -51,7 +66,7 @@ class _FunctionRun:
         self._limit = output_limit
         self._env = env
         self._lock = threading.Lock()
-        self._pid: int | None = None
+        self._pid: int | None = None  # set while the leader is unreaped
         self._killed = False
         self.exceeded = False
 
@@ -59,12 +74,12 @@ class _FunctionRun:
         with self._lock:
             self._killed = True
             if self._pid is not None:
-                kill_process_group(self._pid)
+                _kill_group(self._pid)
 
     def __call__(self) -> ProcessOutput:
         with self._lock:
             if self._killed:
-                raise asyncio.CancelledError
+                raise _KilledBeforeStart
             try:
                 proc = subprocess.Popen(
                     self._argv,
@@ -81,22 +96,39 @@ class _FunctionRun:
             self._pid = proc.pid
         try:
             stdout, stderr = self._communicate(proc)
-            exit_code = proc.wait()
+            if self.exceeded:
+                _kill_group(proc.pid)
+        except BaseException:
+            _kill_group(proc.pid)
+            raise
         finally:
-            # Leave nothing behind: not the function, not what it started, not a zombie.
-            kill_process_group(proc.pid)
-            proc.wait()
+            # Leave nothing behind: not the function, not what it started, not a zombie. A
+            # leader that closed its pipes but lingers is waited for; the caller's time-out
+            # kills it through kill().
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+            _kill_group(proc.pid)
+            with self._lock:
+                exit_code = proc.wait()
+                self._pid = None
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         return ProcessOutput(exit_code, stdout, stderr)
 
     def _communicate(self, proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
         """Feed stdin and drain stdout/stderr together; stop reading past the output limit."""
         if proc.stdin is None or proc.stdout is None or proc.stderr is None:
             raise RuntimeError("Popen was asked for three pipes")
-        chunks: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
+        stdout_fd, stderr_fd, stdin_fd = (
+            proc.stdout.fileno(),
+            proc.stderr.fileno(),
+            proc.stdin.fileno(),
+        )
+        chunks: dict[int, list[bytes]] = {stdout_fd: [], stderr_fd: []}
         remaining = self._limit
         pending = memoryview(self._stdin)
+        drain_until: float | None = None
         with selectors.DefaultSelector() as selector:
-            stdin_fd = proc.stdin.fileno()
             if pending:
                 os.set_blocking(stdin_fd, False)
                 selector.register(stdin_fd, selectors.EVENT_WRITE)
@@ -105,31 +137,38 @@ class _FunctionRun:
             for fd in chunks:
                 selector.register(fd, selectors.EVENT_READ)
             while selector.get_map():
-                for key, _ in selector.select():
-                    fd = key.fd
-                    if fd == stdin_fd:
-                        try:
-                            pending = pending[os.write(fd, pending[: READ_CHUNK * 4]) :]
-                        except BlockingIOError:
-                            continue
-                        except (BrokenPipeError, ConnectionResetError):
-                            # A function may exit without reading all of its input.
-                            pending = pending[:0]
+                for key, _ in selector.select(POLL_INTERVAL):
+                    if key.fd == stdin_fd:
+                        pending = self._feed(pending, stdin_fd)
                         if not pending:
-                            selector.unregister(fd)
+                            selector.unregister(stdin_fd)
                             proc.stdin.close()
                         continue
-                    chunk = os.read(fd, READ_CHUNK)
+                    chunk = os.read(key.fd, READ_CHUNK)
                     if not chunk:
-                        selector.unregister(fd)
+                        selector.unregister(key.fd)
                         continue
                     remaining -= len(chunk)
                     if remaining < 0:
                         self.exceeded = True
-                        kill_process_group(proc.pid)
                         return b"", b""
-                    chunks[fd].append(chunk)
-        return b"".join(chunks[proc.stdout.fileno()]), b"".join(chunks[proc.stderr.fileno()])
+                    chunks[key.fd].append(chunk)
+                if drain_until is None and _has_exited(proc.pid):
+                    # whatever the function left running in its group goes with it
+                    _kill_group(proc.pid)
+                    drain_until = time.monotonic() + DRAIN_GRACE
+                elif drain_until is not None and time.monotonic() > drain_until:
+                    break  # a process outside the group holds the pipes: stop waiting for it
+        return b"".join(chunks[stdout_fd]), b"".join(chunks[stderr_fd])
+
+    @staticmethod
+    def _feed(pending: memoryview, fd: int) -> memoryview:
+        try:
+            return pending[os.write(fd, pending[: READ_CHUNK * 4]) :]
+        except BlockingIOError:
+            return pending
+        except (BrokenPipeError, ConnectionResetError):
+            return pending[:0]  # a function may exit without reading all of its input
 
 
 async def run_process(
