@@ -7,24 +7,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import time
 
-from tests.cluster import binaries, config, lifecycle
-
-
-def _build_images() -> None:
-    """Build and push the test images (owned by the IMAGES helper's tests.cluster.images)."""
-    try:
-        images = importlib.import_module("tests.cluster.images")
-    except ModuleNotFoundError as exc:
-        if exc.name != "tests.cluster.images":
-            raise
-        print("tests.cluster.images not present: skipping image build", file=sys.stderr)
-        return
-    images.ensure_all()
+from tests.cluster import binaries, config, images, lifecycle
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         binaries.build_all(force=args.force)
         if not args.no_images:
-            _build_images()
+            images.ensure_all()
         print(f"build done in {time.monotonic() - started:.0f}s", file=sys.stderr)
     elif args.cmd == "up":
         try:

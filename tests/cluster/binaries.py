@@ -125,11 +125,22 @@ def _go_env() -> dict[str, str]:
     return env
 
 
+GO_TIMEOUT = 3600.0
+"""Seconds any one ``go`` command may take (a cold Kubernetes build is ~11 min on 2 vCPUs)."""
+
+
 def _run(cmd: list[str], cwd: Path, log: Path) -> None:
     with log.open("a") as fh:
         fh.write(f"$ {' '.join(cmd)}\n")
         fh.flush()
-        proc = subprocess.run(cmd, cwd=cwd, env=_go_env(), stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=_go_env(),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            timeout=GO_TIMEOUT,
+        )
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").splitlines()[-30:]
         raise RuntimeError(f"{' '.join(cmd[:3])} failed in {cwd}:\n" + "\n".join(tail))
@@ -158,6 +169,7 @@ def _download_gomod(go: str, module: str, version: str, cwd: Path, log: Path) ->
             stdout=subprocess.PIPE,
             stderr=fh,
             text=True,
+            timeout=GO_TIMEOUT,
         )
     if proc.returncode != 0:
         raise RuntimeError(f"go mod download {module}@{version} failed: see {log}")

@@ -14,6 +14,8 @@ and started fresh: a fresh start takes ~10 s, repairing half-alive state is not 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -37,6 +39,14 @@ CONTAINERD_SOCK = config.RUN_DIR / "containerd.sock"
 CONTAINERD_CERTS_D = config.STATE_DIR / "containerd" / "certs.d"
 """containerd's registry host config (``<registry>/hosts.toml``); the IMAGES module fills it."""
 CNI_CONF_DIR = config.STATE_DIR / "cni" / "net.d"
+CGROUP_FS = Path("/sys/fs/cgroup")
+CGROUP_ROOT = "/fnpool"
+"""The kubelet's ``cgroupRoot``: pods live in ``/fnpool/kubepods/...`` of every hierarchy, so
+``down`` kills and removes only our pods' cgroups, never another kubelet's ``/kubepods``."""
+RESOLV_CONF = config.STATE_DIR / "config" / "resolv.conf"
+"""The kubelet's ``resolvConf``: only ``nameserver 127.0.0.1`` (the pod's own loopback), so pods
+never get this host's upstream nameserver.  Not empty: with no nameserver in the pod's DNS
+config, containerd 1.6 copies the host's /etc/resolv.conf into the sandbox instead."""
 KUBELET_ROOT = config.STATE_DIR / "kubelet"
 POD_LOGS = config.STATE_DIR / "pod-logs"
 """Container logs (instead of /var/log/pods); the kubelet still links them from
@@ -56,21 +66,41 @@ def log(msg: str) -> None:
 # --- waiting ---------------------------------------------------------------------------------
 
 
+TRANSIENT_ERRORS = (OSError, http.client.HTTPException, json.JSONDecodeError)
+"""What a health check may raise while a server is still starting: connection refused/reset,
+TLS and HTTP errors (``URLError``, ``HTTPError`` and ``ssl.SSLError`` are ``OSError``s), a
+truncated response, half-written JSON.  Anything else (notably the ``ClusterError`` of a
+component that exited) propagates at once."""
+
+
+def _log_tail(logfile: Path | None, lines: int = 25) -> str:
+    if logfile is None or not logfile.exists():
+        return ""
+    return "\n".join(logfile.read_text(errors="replace").splitlines()[-lines:])
+
+
 def wait_for(
     what: str, check: Callable[[], bool], timeout: float, logfile: Path | None = None
 ) -> None:
-    """Poll ``check`` until it is true or ``timeout`` passes (then raise with the log's tail)."""
+    """Poll ``check`` until it is true or ``timeout`` passes (then raise with the log's tail).
+
+    Only ``TRANSIENT_ERRORS`` raised by ``check`` count as "not yet"; any other exception ends
+    the wait immediately.
+    """
     deadline = time.monotonic() + timeout
     delay = 0.1
+    last_error: BaseException | None = None
     while True:
-        with contextlib.suppress(Exception):
+        try:
             if check():
                 return
+        except TRANSIENT_ERRORS as exc:
+            last_error = exc
         if time.monotonic() > deadline:
-            tail = ""
-            if logfile and logfile.exists():
-                tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-25:])
-            raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}\n{tail}")
+            seen = f" (last error: {last_error!r})" if last_error else ""
+            raise ClusterError(
+                f"timed out after {timeout:.0f}s waiting for {what}{seen}\n{_log_tail(logfile)}"
+            )
         time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
 
@@ -167,20 +197,23 @@ def _pid_alive(pid: int, exe: str | None = None) -> bool:
     return exe is None or cmdline.split(b"\0", 1)[0].decode(errors="replace") == exe
 
 
-def read_pid(name: str) -> int | None:
+def _read_pidfile(name: str) -> tuple[int, str] | None:
+    """(pid, executable) from ``$RUN_DIR/<name>.pid`` as written by ``start``."""
     try:
-        return int((config.RUN_DIR / f"{name}.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+        pid_s, exe = (config.RUN_DIR / f"{name}.pid").read_text().split(maxsplit=1)
+        return int(pid_s), exe.strip()
+    except (OSError, ValueError):
         return None
 
 
+def read_pid(name: str) -> int | None:
+    entry = _read_pidfile(name)
+    return entry[0] if entry else None
+
+
 def proc_alive(name: str) -> bool:
-    pidfile = config.RUN_DIR / f"{name}.pid"
-    try:
-        pid_s, exe = pidfile.read_text().split(maxsplit=1)
-    except (OSError, ValueError):
-        return False
-    return _pid_alive(int(pid_s), exe.strip())
+    entry = _read_pidfile(name)
+    return entry is not None and _pid_alive(*entry)
 
 
 def start(proc: Proc) -> None:
@@ -202,17 +235,11 @@ def start(proc: Proc) -> None:
     def ok() -> bool:
         if child.poll() is not None:
             raise ClusterError(
-                f"{proc.name} exited with {child.returncode}\n"
-                + "\n".join(proc.logfile.read_text(errors="replace").splitlines()[-25:])
+                f"{proc.name} exited with {child.returncode}\n{_log_tail(proc.logfile)}"
             )
         return proc.healthy()
 
-    try:
-        wait_for(f"{proc.name} to be healthy", ok, proc.timeout, proc.logfile)
-    except ClusterError:
-        raise
-    except Exception as exc:
-        raise ClusterError(f"{proc.name}: {exc}") from exc
+    wait_for(f"{proc.name} to be healthy", ok, proc.timeout, proc.logfile)
 
 
 def kill_pid(pid: int, timeout: float = 10.0) -> None:
@@ -233,15 +260,11 @@ def kill_pid(pid: int, timeout: float = 10.0) -> None:
 
 
 def stop(name: str, timeout: float = 10.0) -> None:
-    pidfile = config.RUN_DIR / f"{name}.pid"
-    try:
-        pid_s, exe = pidfile.read_text().split(maxsplit=1)
-    except (OSError, ValueError):
-        return
-    if _pid_alive(int(pid_s), exe.strip()):
-        log(f"stopping {name} (pid {pid_s})")
-        kill_pid(int(pid_s), timeout)
-    pidfile.unlink(missing_ok=True)
+    entry = _read_pidfile(name)
+    if entry is not None and _pid_alive(*entry):
+        log(f"stopping {name} (pid {entry[0]})")
+        kill_pid(entry[0], timeout)
+    (config.RUN_DIR / f"{name}.pid").unlink(missing_ok=True)
 
 
 # --- component configs -----------------------------------------------------------------------
@@ -270,8 +293,13 @@ def etcd_proc() -> Proc:
             "--unsafe-no-fsync",
             "--log-level=warn",
         ],
-        lambda: b'"health":"true"' in urllib.request.urlopen(f"{client}/health", timeout=3).read(),
+        lambda: _etcd_healthy(client),
     )
+
+
+def _etcd_healthy(client_url: str) -> bool:
+    with urllib.request.urlopen(f"{client_url}/health", timeout=3) as resp:
+        return b'"health":"true"' in resp.read()
 
 
 def apiserver_proc() -> Proc:
@@ -457,11 +485,13 @@ authorization:
   mode: Webhook
 containerRuntimeEndpoint: unix://{CONTAINERD_SOCK}
 cgroupDriver: cgroupfs
+cgroupRoot: {CGROUP_ROOT}
 # This machine mounts cgroup v1 (hybrid); kubelet >= 1.35 refuses v1 unless told otherwise.
 failCgroupV1: false
 failSwapOn: false
 clusterDomain: {config.CLUSTER_DOMAIN}
-resolvConf: /etc/resolv.conf
+# Not the host's: pods must never be handed this machine's upstream nameserver.
+resolvConf: {RESOLV_CONF}
 podCIDR: {config.POD_CIDR}
 podLogsDir: {POD_LOGS}
 maxPods: 110
@@ -554,6 +584,7 @@ def _write_configs() -> None:
     (cfg / "containerd.toml").write_text(containerd_config())
     (cfg / "kubelet.yaml").write_text(kubelet_config())
     (cfg / "kube-proxy.yaml").write_text(kube_proxy_config())
+    RESOLV_CONF.write_text("nameserver 127.0.0.1\n")
     CNI_CONF_DIR.mkdir(parents=True, exist_ok=True)
     (CNI_CONF_DIR / "10-fnpool.conflist").write_text(cni_config())
     CONTAINERD_CERTS_D.mkdir(parents=True, exist_ok=True)
@@ -586,7 +617,12 @@ def up() -> Path:
     pki.write_kubeconfigs(PKI, KCFG)
     shutil.copyfile(KCFG / "admin.kubeconfig", config.KUBECONFIG)
     _write_configs()
-    hostnet.setup()
+    try:
+        hostnet.setup()
+    except (hostnet.HostNetError, subprocess.CalledProcessError, OSError) as exc:
+        hostnet.teardown()
+        raise ClusterError(f"host network setup failed: {exc}") from exc
+    _make_cgroup_root()
     # The local registries serve the pause image and every test image (loopback only).
     registry.start_registries()
     for proc in all_procs():
@@ -601,8 +637,15 @@ def _default_sa_exists() -> bool:
     return True
 
 
+def _in_our_cgroups(proc_cgroup: str) -> bool:
+    """Whether a ``/proc/<pid>/cgroup`` text puts the process under our ``CGROUP_ROOT``."""
+    return any(
+        line.split(":", 2)[-1].startswith(CGROUP_ROOT + "/") for line in proc_cgroup.splitlines()
+    )
+
+
 def _pod_pids() -> list[int]:
-    """Live processes in kubepods cgroups, and the containerd shims of our containerd."""
+    """Live processes in our kubepods cgroups, and the containerd shims of our containerd."""
     pids = []
     sock = str(CONTAINERD_SOCK).encode()
     for d in Path("/proc").iterdir():
@@ -616,7 +659,7 @@ def _pod_pids() -> list[int]:
             continue
         if state in ("Z", "X"):
             continue  # already dead; only its parent (often pid 1 here) can reap it
-        if "/kubepods" in cg or (b"containerd-shim" in cmd and sock in cmd):
+        if _in_our_cgroups(cg) or (b"containerd-shim" in cmd and sock in cmd):
             pids.append(int(d.name))
     return pids
 
@@ -631,35 +674,95 @@ def _mounts_under(prefixes: tuple[str, ...]) -> list[str]:
 
 
 def our_mount_prefixes() -> tuple[str, ...]:
-    return (
-        str(config.STATE_DIR) + "/",
-        "/run/containerd/io.containerd",
-        "/var/run/netns/cni-",
-        "/run/netns/cni-",
-    )
+    """Where our mounts live: containerd's root and state (its shims mount the containers'
+    rootfs and the sandboxes' shm there), the kubelet's root and pod volumes are all under the
+    state dir.  Pod network namespaces (``/run/netns/cni-*``) are found by ``_our_netns``."""
+    return (str(config.STATE_DIR) + "/",)
 
 
-def _unmount_all() -> None:
+NETNS_DIR = Path("/run/netns")
+CONTAINERD_TASKS = config.STATE_DIR / "containerd" / "state" / "io.containerd.runtime.v2.task"
+
+
+def _our_netns() -> set[Path]:
+    """Network namespaces made for our pods: the ones named in the OCI spec of a task bundle
+    of our containerd (``<state>/io.containerd.runtime.v2.task/k8s.io/<id>/config.json``).
+    Other ``cni-*`` namespaces on the host (another container runtime's) are left alone."""
+    found: set[Path] = set()
+    for spec in CONTAINERD_TASKS.glob("*/*/config.json"):
+        try:
+            namespaces = json.loads(spec.read_text())["linux"]["namespaces"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        for ns in namespaces:
+            path = str(ns.get("path", ""))
+            if ns.get("type") == "network" and path.startswith(("/var/run/netns/", "/run/netns/")):
+                found.add(NETNS_DIR / Path(path).name)
+    return found
+
+
+CNI_RESULTS = Path("/var/lib/cni/results")
+"""libcni's result cache (containerd 1.6 does not let us move it): ``<network>-<id>-<ifname>``."""
+SHIM_SOCKETS = Path("/run/containerd/s")
+"""containerd 1.6 shim sockets: ``sha256(<containerd address>/<namespace>/<sandbox id>)``."""
+
+
+def _our_sandboxes() -> set[tuple[str, str]]:
+    """(containerd namespace, id) of our task bundles and of the sandboxes that have a CNI
+    result cached for our network (``fnpool-<id>-eth0``, left by a ``down`` that killed them)."""
+    found = {(d.parent.name, d.name) for d in CONTAINERD_TASKS.glob("*/*") if d.is_dir()}
+    prefix = json.loads(cni_config())["name"] + "-"
+    for f in CNI_RESULTS.glob(f"{prefix}*-eth0"):
+        found.add(("k8s.io", f.name[len(prefix) : -len("-eth0")]))
+    return found
+
+
+def _remove_runtime_leftovers(sandboxes: set[tuple[str, str]]) -> None:
+    """CNI cache entries and shim sockets that killed pods leave outside the state dir."""
+    network = json.loads(cni_config())["name"]
+    for ns, sid in sandboxes:
+        digest = hashlib.sha256(f"{CONTAINERD_SOCK}/{ns}/{sid}".encode()).hexdigest()
+        for leftover in (
+            CNI_RESULTS / f"{network}-{sid}-eth0",
+            CNI_RESULTS / f"cni-loopback-{sid}-lo",
+            SHIM_SOCKETS / digest,
+        ):
+            leftover.unlink(missing_ok=True)
+
+
+def _unmount_all(extra: tuple[str, ...] = ()) -> None:
     for _ in range(5):
-        mounts = _mounts_under(our_mount_prefixes())
+        mounts = _mounts_under(our_mount_prefixes() + extra)
         if not mounts:
             return
         for mnt in sorted(mounts, key=len, reverse=True):
             subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 
+def our_cgroups() -> list[Path]:
+    """``CGROUP_ROOT`` in every mounted hierarchy where it exists."""
+    return [d for d in CGROUP_FS.glob("*" + CGROUP_ROOT) if d.is_dir()]
+
+
+def _make_cgroup_root() -> None:
+    """Create ``CGROUP_ROOT`` in every hierarchy: the kubelet refuses a missing cgroupRoot."""
+    for ctrl in CGROUP_FS.iterdir():
+        if not (ctrl / "cgroup.procs").exists():
+            continue  # not a cgroup hierarchy
+        d = ctrl / CGROUP_ROOT.lstrip("/")
+        d.mkdir(exist_ok=True)
+        for name in ("cpuset.cpus", "cpuset.mems"):  # a v1 cpuset starts empty: inherit
+            if (d / name).exists() and not (d / name).read_text().strip():
+                (d / name).write_text((ctrl / name).read_text())
+
+
 def _remove_cgroups() -> None:
-    root = Path("/sys/fs/cgroup")
-    for ctrl in root.iterdir():
-        for top in ("kubepods", "kubepods.slice"):
-            d = ctrl / top
-            if not d.is_dir():
-                continue
-            for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                with contextlib.suppress(OSError):
-                    sub.rmdir()
+    for d in our_cgroups():
+        for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
             with contextlib.suppress(OSError):
-                d.rmdir()
+                sub.rmdir()
+        with contextlib.suppress(OSError):
+            d.rmdir()
 
 
 def _remove_log_links() -> None:
@@ -677,6 +780,10 @@ def down(*, purge: bool = False, quiet: bool = False) -> None:
     """Stop everything and remove mounts, netns, bridge, iptables rules, cgroups and state."""
     if not quiet:
         log("tearing the cluster down")
+    # Read before anything is stopped: the task bundles name our pods' network namespaces.
+    netns = _our_netns()
+    netns_mounts = tuple(str(ns) for ns in netns)
+    sandboxes = _our_sandboxes()
     for proc in reversed(all_procs()):
         stop(proc.name)
     for _ in range(3):
@@ -690,8 +797,9 @@ def down(*, purge: bool = False, quiet: bool = False) -> None:
         for pid in _pids_of(proc.argv[0], str(config.STATE_DIR)):
             log(f"killing stray {proc.name} (pid {pid})")
             kill_pid(pid)
-    _unmount_all()
-    for ns in list(Path("/run/netns").glob("cni-*")) if Path("/run/netns").is_dir() else []:
+    _remove_runtime_leftovers(sandboxes)
+    _unmount_all(netns_mounts)
+    for ns in sorted(netns):
         subprocess.run(["ip", "netns", "delete", ns.name], capture_output=True)
         ns.unlink(missing_ok=True)
     kube_proxy = config.K8S_BIN / "kube-proxy"
@@ -705,7 +813,7 @@ def down(*, purge: bool = False, quiet: bool = False) -> None:
         shutil.rmtree(config.STATE_DIR / sub, ignore_errors=True)
     if purge:
         shutil.rmtree(config.STATE_DIR, ignore_errors=True)
-    leftovers = _mounts_under(our_mount_prefixes())
+    leftovers = _mounts_under(our_mount_prefixes() + netns_mounts)
     if leftovers:
         raise ClusterError("mounts left after down: " + ", ".join(leftovers))
 

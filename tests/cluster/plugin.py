@@ -135,8 +135,18 @@ def _local_cluster() -> Iterator[Cluster]:
     was_up = lifecycle.healthy()
     try:
         kubeconfig = lifecycle.up()
-    except lifecycle.ClusterError as exc:
-        pytest.fail(f"local test cluster did not come up: {exc}", pytrace=False)
+    except Exception as exc:
+        # Do not leave a half-started cluster behind (one that was healthy before is kept).
+        cleanup = ""
+        if not was_up:
+            try:
+                lifecycle.down()
+            except Exception as down_exc:
+                cleanup = f"\n(and `down` after the failure failed too: {down_exc!r})"
+        pytest.fail(
+            f"local test cluster did not come up: {type(exc).__name__}: {exc}{cleanup}",
+            pytrace=False,
+        )
     try:
         yield Cluster(kubeconfig, _kubectl(), _helm(), _registry_info(), True, "local")
     finally:

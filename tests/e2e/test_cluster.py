@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.cluster import config
+from tests.cluster import config, hostnet
 from tests.cluster.images import GRPC_HEALTH_IMAGE
 from tests.cluster.kube import Kubectl, KubectlError, condition, wait_until
 from tests.cluster.plugin import Cluster
@@ -38,6 +40,37 @@ def test_node_is_ready(cluster: Cluster, kube: Kubectl) -> None:
         assert node["status"]["nodeInfo"]["kubeletVersion"] == config.KUBERNETES_VERSION
         addrs = {a["type"]: a["address"] for a in node["status"]["addresses"]}
         assert addrs["InternalIP"] == config.NODE_IP
+
+
+def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["iptables", "-w", "5", *args], capture_output=True, text=True)
+
+
+def test_host_network_guards_are_in_place(cluster: Cluster) -> None:
+    """Nothing leaves the machine: pods cannot be forwarded off the bridge, and host packets to
+    the Service range are routed onto the bridge or, when kube-proxy did not translate them,
+    rejected."""
+    if not cluster.local:
+        pytest.skip("the guards are installed by the local cluster only")
+    bridge, chain = config.BRIDGE, hostnet.ISOLATE_CHAIN
+    forward = _iptables("-t", "mangle", "-S", "FORWARD").stdout.splitlines()
+    rules = [r for r in forward if r.startswith("-A ")]
+    assert rules[:1] == [f"-A FORWARD -j {chain}"], forward  # first, before anything accepts
+    drop = ("-i", bridge, "!", "-o", bridge, "-j", "DROP")
+    assert _iptables("-t", "mangle", "-C", chain, *drop).returncode == 0
+    assert _iptables("-C", "OUTPUT", "-j", hostnet.SERVICE_CHAIN).returncode == 0
+    reject = ("-d", config.SERVICE_CIDR, "-j", "REJECT")
+    assert _iptables("-C", hostnet.SERVICE_CHAIN, *reject).returncode == 0
+    route = subprocess.run(
+        ["ip", "route", "show", "exact", config.SERVICE_CIDR], capture_output=True, text=True
+    ).stdout
+    assert f"dev {bridge}" in route, route
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"
+    assert hostnet.missing_guards() == []
+    # An address of the Service range that kube-proxy does not translate (no Service exposes
+    # port 1) is refused at once instead of being sent to the default gateway.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("10.96.255.254", 1), timeout=5).close()
 
 
 def _health_deployment(replicas: int) -> dict[str, Any]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 import tomllib
+from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.cluster import binaries, config, lifecycle
@@ -58,6 +61,9 @@ def test_generated_configs_parse_and_bind_only_local_addresses() -> None:
     assert kubelet["failCgroupV1"] is False
     assert kubelet["address"] == config.NODE_IP
     assert kubelet["healthzBindAddress"] == "127.0.0.1"
+    # Pods never get the host's upstream nameserver.
+    assert kubelet["resolvConf"] == str(lifecycle.RESOLV_CONF)
+    assert kubelet["resolvConf"].startswith(str(config.STATE_DIR) + "/")
     proxy = yaml.safe_load(lifecycle.kube_proxy_config())
     assert proxy["mode"] == "iptables"
     assert proxy["bindAddress"] == "127.0.0.1"
@@ -65,3 +71,33 @@ def test_generated_configs_parse_and_bind_only_local_addresses() -> None:
     bridge = cni["plugins"][0]
     assert bridge["bridge"] == config.BRIDGE
     assert bridge["ipMasq"] is False
+
+
+def test_start_reports_a_crashed_component_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that exits while its health check still fails the way a starting server's does
+    (connection refused) is reported with its exit code and log tail, without waiting for the
+    health timeout."""
+    monkeypatch.setattr(config, "RUN_DIR", tmp_path / "run")
+    monkeypatch.setattr(config, "LOG_DIR", tmp_path / "logs")
+
+    def refused() -> bool:
+        raise ConnectionRefusedError("connection refused")
+
+    proc = lifecycle.Proc(
+        "crasher", ["/bin/sh", "-c", "echo boom-marker; exit 3"], refused, timeout=60
+    )
+    started = time.monotonic()
+    with pytest.raises(lifecycle.ClusterError, match="crasher exited with 3") as err:
+        lifecycle.start(proc)
+    assert "boom-marker" in str(err.value)
+    assert time.monotonic() - started < 10
+
+
+def test_wait_for_times_out_with_the_last_transient_error() -> None:
+    def refused() -> bool:
+        raise ConnectionRefusedError("nobody listens")
+
+    with pytest.raises(lifecycle.ClusterError, match="nobody listens"):
+        lifecycle.wait_for("something", refused, 0.3)

@@ -6,6 +6,7 @@ cluster (PKI and kubeconfig survive, so later users of the ``cluster`` fixture k
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,12 @@ def _leftovers() -> list[str]:
     if hostnet.bridge_exists():
         found.append(f"bridge {config.BRIDGE}")
     found += [f"iptables chain {c}" for c in hostnet.leftover_chains()]
-    cg = Path("/sys/fs/cgroup")
-    found += [f"cgroup {d}" for d in cg.glob("*/kubepods*")]
+    routes = subprocess.run(
+        ["ip", "route", "show", config.SERVICE_CIDR], capture_output=True, text=True
+    ).stdout.strip()
+    found += [f"route {r}" for r in routes.splitlines()]
+    found += [f"cgroup {d}" for d in lifecycle.our_cgroups()]
+    found += [f"CNI result {f}" for f in lifecycle.CNI_RESULTS.glob("fnpool-*")]
     found += [f"registry {r.name}" for r in registry.registries() if registry.is_running(r)]
     return found
 

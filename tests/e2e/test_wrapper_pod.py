@@ -104,8 +104,8 @@ def test_wrapper_in_restricted_pods_evaluates_real_functions(kube: Kubectl) -> N
 
         with pytest.raises(grpc.RpcError) as failed:
             evaluate(failing, images.FAILING_FN, RESOURCE_LIST)
-        assert failed.value.code() == grpc.StatusCode.INTERNAL  # type: ignore[attr-defined]
-        details = failed.value.details()  # type: ignore[attr-defined]
+        assert failed.value.code() == grpc.StatusCode.INTERNAL
+        details = failed.value.details()
         assert details.startswith(f'failed to evaluate function "{images.FAILING_FN}"')
         assert "structured results: [error]" in details
 

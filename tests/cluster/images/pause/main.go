@@ -15,11 +15,13 @@ func main() {
 		fmt.Println("pause (fnpool test build)")
 		return
 	}
+	// Handlers first: once anything is printed, SIGINT/SIGTERM give a clean exit (a test that
+	// waits for the warning below may signal at once).
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
 	if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "Warning: pause should be the first process")
 	}
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
 	for sig := range sigs {
 		if sig == syscall.SIGCHLD {
 			reap()
