@@ -9,6 +9,7 @@ variables: ``FNPOOL_CACHE`` (built binaries, kept across runs, keyed by version)
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 # --- versions (see tests/cluster/README.md for why these) -----------------------------------
@@ -70,3 +71,14 @@ K8S_BIN = bin_dir("kubernetes", KUBERNETES_VERSION)
 ETCD_BIN = bin_dir("etcd", ETCD_VERSION) / "etcd"
 HELM_BIN = bin_dir("helm", HELM_VERSION) / "helm"
 KUBECTL_BIN = K8S_BIN / "kubectl"
+
+
+def host_tool(name: str, package: str) -> str:
+    """Path of `name`, from a Debian package that setup-host.sh installs; says so when missing."""
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(
+            f"{name} is not installed; run tests/cluster/setup-host.sh "
+            f"(apt package {package!r}, listed in tests/cluster/host-packages.txt)"
+        )
+    return path

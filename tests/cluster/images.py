@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.cluster import config, oci, registry
+from tests.cluster.binaries import go_binary
 from tests.cluster.registry import AUTH_PASSWORD, AUTH_USER, Registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -103,14 +104,6 @@ def log(msg: str) -> None:
 
 
 # --- Go builds ---------------------------------------------------------------------------------
-def go_binary() -> str:
-    for candidate in ("go", "/usr/local/go/bin/go", "/usr/lib/go/bin/go"):
-        path = shutil.which(candidate)
-        if path:
-            return path
-    raise RuntimeError("the Go toolchain is needed to build the test images (go not found)")
-
-
 def _go_env() -> dict[str, str]:
     return dict(
         os.environ, CGO_ENABLED="0", GOOS="linux", GOARCH="amd64", GOFLAGS="-buildvcs=false"

@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -28,6 +27,8 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from tests.cluster import config
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -351,16 +352,6 @@ def remote_manifest_digest(
         raise
 
 
-def skopeo_binary() -> str:
-    path = shutil.which("skopeo")
-    if path is None:
-        raise RuntimeError(
-            "skopeo is not installed; run tests/cluster/setup-host.sh "
-            "(apt package 'skopeo', listed in tests/cluster/host-packages.txt)"
-        )
-    return path
-
-
 def push(
     layout: Layout,
     ref_name: str,
@@ -375,7 +366,7 @@ def push(
     digest in the registry is the one computed here.
     """
     cmd = [
-        skopeo_binary(),
+        config.host_tool("skopeo", "skopeo"),
         "--insecure-policy",
         "copy",
         "--quiet",

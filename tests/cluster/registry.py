@@ -23,7 +23,6 @@ once per content. Processes are detached (own session), their pids in ``<name>/r
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -123,16 +122,6 @@ def registries(cache_dir: Path | None = None) -> tuple[Registry, Registry]:
     return open_registry(cache_dir), auth_registry(cache_dir)
 
 
-def _binary() -> str:
-    path = shutil.which("docker-registry")
-    if path is None:
-        raise RuntimeError(
-            "docker-registry is not installed; run tests/cluster/setup-host.sh "
-            "(apt package 'docker-registry', listed in tests/cluster/host-packages.txt)"
-        )
-    return path
-
-
 def _write_config(reg: Registry) -> None:
     auth = ""
     if reg.auth:
@@ -194,7 +183,7 @@ def start(reg: Registry) -> None:
     _write_config(reg)
     with reg.log_file.open("ab") as log:
         proc = subprocess.Popen(
-            [_binary(), "serve", str(reg.config_file)],
+            [config.host_tool("docker-registry", "docker-registry"), "serve", str(reg.config_file)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
